@@ -1,0 +1,1 @@
+"""The ``ambientmesh`` command line, in the spirit of kubectl and istioctl."""

@@ -1,0 +1,1 @@
+"""Fakes shared by every test tier; nothing under ambientmesh imports this package."""
