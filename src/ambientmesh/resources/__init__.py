@@ -1,0 +1,1 @@
+"""What users bring: resource kinds, manifest loading, strict validation and typed views."""
