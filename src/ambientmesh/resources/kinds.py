@@ -119,6 +119,14 @@ def lookup(api_version: str, kind: str) -> KindInfo:
     return info
 
 
+def by_kind(kind: str) -> KindInfo:
+    """The kind with this ``kind`` name (unique across the groups we serve)."""
+    for info in ALL_KINDS:
+        if info.kind == kind:
+            return info
+    raise InvalidInput(f'no kind "{kind}" is registered')
+
+
 def by_group_plural(group: str, plural: str) -> KindInfo:
     """The kind behind an API path segment; InvalidInput if there is none."""
     info = _BY_GROUP_PLURAL.get((group, plural))

@@ -1,56 +1,80 @@
-"""Strict validation of one object: the envelope (apiVersion, kind, metadata) and kind rules."""
+"""Strict validation of one object, like ``kubectl apply --validate=strict``.
+
+``validate(obj)`` returns every problem in the object at once: the envelope (apiVersion, kind,
+metadata), then the kind's structure and rules. Core kinds are checked against Kubernetes' own
+JSON schemas plus the value rules in ``core``; Istio and Gateway API kinds by their models.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from ambientmesh.errors import InvalidInput
-from ambientmesh.resources import kinds
+from ambientmesh.resources import core, kinds, schemas
+from ambientmesh.resources.issues import FieldIssue, wrong_type
+from ambientmesh.resources.metadata import check_metadata
+from ambientmesh.resources.modeling import issues_from_error
+from ambientmesh.resources.resource import Resource
+from ambientmesh.resources.typed import model_for
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldIssue:
-    """One problem in one object: where (a field path like ``spec.ports[0].port``) and what."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+__all__ = ["FieldIssue", "validate", "validate_and_parse"]
 
 
 def validate(obj: Mapping[str, Any]) -> list[FieldIssue]:
     """Every problem found in ``obj``; an empty list means it is valid."""
-    issues: list[FieldIssue] = []
-    api_version = obj.get("apiVersion")
-    kind = obj.get("kind")
-    if not isinstance(api_version, str) or not api_version:
-        issues.append(FieldIssue(path="apiVersion", message="required"))
-    if not isinstance(kind, str) or not kind:
-        issues.append(FieldIssue(path="kind", message="required"))
-    if issues or not isinstance(api_version, str) or not isinstance(kind, str):
-        return issues
-    try:
-        kinds.lookup(api_version, kind)
-    except InvalidInput as error:
-        return [FieldIssue(path="kind", message=error.message)]
-    metadata = obj.get("metadata")
-    if not isinstance(metadata, Mapping):
-        return [FieldIssue(path="metadata", message="required")]
-    name = metadata.get("name")
-    if not isinstance(name, str) or not name:
-        issues.append(FieldIssue(path="metadata.name", message="required"))
-    elif len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        issues.append(
-            FieldIssue(
-                path="metadata.name",
-                message=f'invalid value "{name}": must be a lowercase RFC 1123 subdomain',
-            )
+    return validate_and_parse(obj)[0]
+
+
+def validate_and_parse(obj: object) -> tuple[list[FieldIssue], Resource | None]:
+    """The problems in ``obj`` and, for a valid Istio or Gateway API object, its model."""
+    if not isinstance(obj, Mapping):
+        return [FieldIssue(path="", message=wrong_type("object", obj))], None
+    info, issues = _envelope(obj)
+    if info is None:
+        return issues, None
+    issues.extend(check_metadata(obj, info))
+    model_class = model_for(info)
+    model = None
+    if model_class is None:
+        issues.extend(
+            schemas.check(obj, info.group, kinds.split_api_version(obj["apiVersion"])[1], info.kind)
         )
-    return issues
+        issues.extend(core.CHECKS[(info.group, info.kind)](obj))
+    else:
+        model, found = _check_model(obj, model_class)
+        issues.extend(found)
+    unique = list(dict.fromkeys(issues))
+    return unique, model if not unique else None
+
+
+def _envelope(obj: Mapping[str, Any]) -> tuple[kinds.KindInfo | None, list[FieldIssue]]:
+    issues = []
+    for name in ("apiVersion", "kind"):
+        value = obj.get(name)
+        if value is None or value == "":
+            issues.append(FieldIssue(path=name, message="required value"))
+        elif not isinstance(value, str):
+            issues.append(FieldIssue(path=name, message=wrong_type("string", value)))
+    if issues:
+        return None, issues
+    try:
+        return kinds.lookup(obj["apiVersion"], obj["kind"]), []
+    except InvalidInput as error:
+        return None, [FieldIssue(path="apiVersion", message=error.message)]
+
+
+def _check_model(
+    obj: Mapping[str, Any], model: type[Resource]
+) -> tuple[Resource | None, list[FieldIssue]]:
+    try:
+        return model.model_validate(obj, by_name=False), []
+    except ValidationError as error:
+        found = issues_from_error(error, model)
+    # The envelope check owns apiVersion, kind and metadata and words them better.
+    owned = ("apiVersion", "kind", "metadata")
+    return None, [
+        issue for issue in found if issue.path.split(".", 1)[0].split("[", 1)[0] not in owned
+    ]
