@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ambientmesh.cli import version
+from ambientmesh.cli import apply, delete, get, label, version
 from ambientmesh.cli.output import CommandFailed, print_error
 from ambientmesh.errors import MeshError
 
 # Each module exposes ``register(subparsers)``, which adds its commands and sets ``run``.
-COMMANDS: tuple[ModuleType, ...] = (version,)
+COMMANDS: tuple[ModuleType, ...] = (apply, get, delete, label, version)
 
 
 def build_parser() -> argparse.ArgumentParser:
