@@ -29,3 +29,20 @@ async def test_autojump_makes_long_timeouts_instant() -> None:
     clock = FakeClock(autojump=True)
     await clock.sleep(3600)
     assert clock.monotonic() == 3600
+
+
+async def test_autojump_wakes_concurrent_sleepers_at_their_own_deadlines() -> None:
+    clock = FakeClock(autojump=True)
+    woken: list[float] = []
+
+    async def worker() -> None:
+        await clock.sleep(0)
+        woken.append(clock.monotonic())
+        await clock.sleep(10)
+        woken.append(clock.monotonic())
+
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(worker())
+        await clock.sleep(100)
+    assert woken == [0, 10]
+    assert clock.monotonic() == 100

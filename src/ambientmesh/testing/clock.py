@@ -21,6 +21,7 @@ class FakeClock:
         self._elapsed = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self._jump_pending = False
         self.autojump = autojump
 
     def monotonic(self) -> float:
@@ -34,7 +35,8 @@ class FakeClock:
         future: asyncio.Future[None] = loop.create_future()
         deadline = self._elapsed + max(0.0, seconds)
         heapq.heappush(self._sleepers, (deadline, next(self._order), future))
-        if self.autojump:
+        if self.autojump and not self._jump_pending:
+            self._jump_pending = True
             loop.call_soon(self._jump_when_idle, 0)
         await future
 
@@ -47,7 +49,9 @@ class FakeClock:
                 future.set_result(None)
 
     def _jump_when_idle(self, rounds: int) -> None:
-        # Let other ready callbacks run a few times before deciding the loop is idle.
+        # One chain of jumps at a time: let ready callbacks run a few rounds before deciding
+        # the loop is idle, jump to the earliest deadline, then re-arm while sleepers remain,
+        # so a woken task runs before time moves again.
         loop = asyncio.get_running_loop()
         if rounds < 5:
             loop.call_soon(self._jump_when_idle, rounds + 1)
@@ -55,3 +59,7 @@ class FakeClock:
         live = [entry for entry in self._sleepers if not entry[2].done()]
         if live:
             self.advance(max(0.0, min(entry[0] for entry in live) - self._elapsed))
+        if any(not entry[2].done() for entry in self._sleepers):
+            loop.call_soon(self._jump_when_idle, 0)
+        else:
+            self._jump_pending = False

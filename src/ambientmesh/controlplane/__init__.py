@@ -1,0 +1,1 @@
+"""The control plane: resource-derived configuration, certificate authority service, discovery."""

@@ -1,0 +1,1 @@
+"""Workload identity: SPIFFE IDs, certificates, the CA, mutual TLS, certificate rotation."""
