@@ -48,13 +48,15 @@ class ServerAddress:
     def for_cluster(
         cls, name: str = "default", env: Mapping[str, str] | None = None
     ) -> ServerAddress:
-        """``/run/ambientmesh/<name>/api.sock`` unless ``AMBIENTMESH_SERVER`` names another
+        """``/run/ambientmesh/<name>/api.sock`` (the root moved by ``AMBIENTMESH_RUN_ROOT``,
+        as ``ambientmesh up`` allows) unless ``AMBIENTMESH_SERVER`` names another
         socket (a path or ``unix://`` URL) or an ``https://`` URL (with
         ``AMBIENTMESH_CLIENT_CERT``/``_KEY``/``_CA`` for mTLS)."""
         env = os.environ if env is None else env
         server = env.get("AMBIENTMESH_SERVER", "").strip()
         if not server:
-            return cls(socket=RUN_DIR / name / "api.sock")
+            run_root = Path(env.get("AMBIENTMESH_RUN_ROOT") or RUN_DIR)
+            return cls(socket=run_root / name / "api.sock")
         if server.startswith("unix://"):
             return cls(socket=Path(server.removeprefix("unix://")))
         if server.startswith("/"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ambientmesh.cli.context import add_cluster_flag, add_namespace_flag, connect, namespace_of
@@ -10,6 +11,7 @@ from ambientmesh.cli.output import CommandFailed
 from ambientmesh.cli.printers import resource_name
 from ambientmesh.resources import kinds
 from ambientmesh.resources.loader import Document, load_paths, prepare, validate_documents
+from ambientmesh.runtime.podplan import image_warnings
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     documents, objects = load_objects(args)
     if not documents:
         raise CommandFailed(["no objects passed to apply"])
+    for line in image_warnings(objects):
+        print(line, file=sys.stderr)
     if args.dry_run == "client":
         for obj in objects:
             print(f"{_name(obj)} validated (dry run)")

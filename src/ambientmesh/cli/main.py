@@ -7,12 +7,38 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ambientmesh.cli import apply, delete, get, label, version
+from ambientmesh.cli import (
+    apply,
+    ca,
+    control_plane,
+    delete,
+    down,
+    get,
+    label,
+    logs,
+    up,
+    version,
+    ztunnel_config,
+)
+from ambientmesh.cli import exec as exec_
 from ambientmesh.cli.output import CommandFailed, print_error
 from ambientmesh.errors import MeshError
 
 # Each module exposes ``register(subparsers)``, which adds its commands and sets ``run``.
-COMMANDS: tuple[ModuleType, ...] = (apply, get, delete, label, version)
+COMMANDS: tuple[ModuleType, ...] = (
+    up,
+    down,
+    apply,
+    get,
+    delete,
+    label,
+    exec_,
+    logs,
+    ztunnel_config,
+    ca,
+    control_plane,
+    version,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -82,6 +82,7 @@ class Container:
         self._watchers: list[tuple[Callable[[ContainerStatus], bool], asyncio.Future[None]]] = []
         self._process: ContainerProcess | None = None
         self._stopping = asyncio.Event()
+        self._stop_grace = processes.DEFAULT_GRACE
 
     @property
     def status(self) -> ContainerStatus:
@@ -113,6 +114,7 @@ class Container:
 
     async def stop(self, *, grace: float = processes.DEFAULT_GRACE) -> None:
         """Stop for good: SIGTERM, SIGKILL after `grace`, and no more restarts."""
+        self._stop_grace = grace
         self._stopping.set()
         if self._process is not None:
             await self._process.stop(grace=grace, clock=self.clock)
@@ -148,6 +150,9 @@ class Container:
             state=State.RUNNING, reason="", message="", pid=self._process.pid,
             started_at=self.clock.now(), finished_at=None,
         )  # fmt: skip
+        if self._stopping.is_set():
+            # `stop` came while the process was being started, too early to reach it.
+            await self._process.stop(grace=self._stop_grace, clock=self.clock)
         exit_status = await self._process.wait()
         self._publish(
             state=State.TERMINATED,
