@@ -23,7 +23,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.resources import kinds
 
 POD = kinds.lookup("v1", "Pod")

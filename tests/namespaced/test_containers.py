@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.runtime.containers import Container, ContainerStatus, State
 from ambientmesh.runtime.network import PodNetwork
 from ambientmesh.runtime.processes import ContainerSpec, PodContext, previous_log
-from ambientmesh.runtime.restarts import Backoff, RestartPolicy
+from ambientmesh.runtime.restarts import RestartPolicy
 from ambientmesh.testing.clock import FakeClock
 from tests.namespaced.conftest import DEADLINE, Cluster
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ambientmesh.apiserver.client import AsyncApiClient
+from ambientmesh.apiserver.async_client import AsyncApiClient
+from ambientmesh.backoff import Backoff, Retry
 from ambientmesh.clock import Clock
 from ambientmesh.errors import Gone, RemoteProtocolError, Unavailable
 from ambientmesh.resources.kinds import KindInfo
@@ -107,21 +108,22 @@ class Informer:
     async def run(self) -> None:
         """List and watch until cancelled. Only errors no retry can fix propagate."""
         must_list = True
-        backoff = self._min_backoff
+        retry = Retry(
+            Backoff(initial=self._min_backoff, maximum=self._max_backoff, jitter=0.5), self._rng
+        )
         while True:
             try:
                 if must_list:
                     await self._relist()
                     must_list = False
                 await self._watch()
-                backoff = self._min_backoff
+                retry.reset()
             except Gone as error:
                 log.info("%s watch expired (%s); relisting", self.kind.plural, error.message)
                 must_list = True
             except (Unavailable, RemoteProtocolError) as error:
                 log.warning("%s watch interrupted: %s", self.kind.plural, error.message)
-                await self._clock.sleep(backoff * (0.5 + self._rng.random()))
-                backoff = min(backoff * 2, self._max_backoff)
+                await self._clock.sleep(retry.next_delay())
             self.reconnects += 1
 
     async def _relist(self) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from ambientmesh.backoff import Backoff, Retry
 from ambientmesh.capture.errors import NotANetworkNamespace
 from ambientmesh.capture.netns_fd import NetnsFd
 from ambientmesh.capture.seqpacket import Datagram, SeqpacketChannel, seqpacket_socket
@@ -79,8 +80,7 @@ class ZdsClient:
         self._clock = clock
         self._rng = rng
         self._io_timeout = io_timeout
-        self._min_backoff = min_backoff
-        self._max_backoff = max_backoff
+        self._backoff = Backoff(initial=min_backoff, maximum=max_backoff, jitter=0.25)
         self._retry_interval = retry_interval
         self._tracker = WorkloadTracker()
         self._workloads: dict[str, PodWorkload] = {}
@@ -129,14 +129,13 @@ class ZdsClient:
     # ------------------------------------------------------------ connection
 
     async def _connect_forever(self) -> None:
-        attempt = 0
+        retry = Retry(self._backoff, self._rng)
         while True:
             try:
                 channel = await self._connect()
             except (ConnectFailed, UpstreamTimeout) as exc:
                 log.debug("ZDS: %s", exc.message)
-                await self._clock.sleep(self._backoff(attempt))
-                attempt += 1
+                await self._clock.sleep(retry.next_delay())
                 continue
             try:
                 await self._session(channel)
@@ -145,12 +144,10 @@ class ZdsClient:
             finally:
                 self._connected = False
                 channel.close()
-            attempt = 0
-            await self._clock.sleep(self._backoff(attempt))
-
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._max_backoff, self._min_backoff * float(2 ** min(attempt, 30)))
-        return ceiling * (0.5 + self._rng.random() / 2)
+            retry.reset()
+            # Pause as after a first failure, so an agent that accepts and hangs up at once
+            # cannot make this loop spin.
+            await self._clock.sleep(self._backoff.delay(1, self._rng))
 
     async def _connect(self) -> SeqpacketChannel:
         sock = seqpacket_socket()

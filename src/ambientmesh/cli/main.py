@@ -18,6 +18,8 @@ from ambientmesh.cli import (
     logs,
     up,
     version,
+    waypoint,
+    ztunnel,
     ztunnel_config,
 )
 from ambientmesh.cli import exec as exec_
@@ -37,6 +39,8 @@ COMMANDS: tuple[ModuleType, ...] = (
     ztunnel_config,
     ca,
     control_plane,
+    ztunnel,
+    waypoint,
     version,
 )
 

@@ -62,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> SupervisorConfig:
+    from ambientmesh.backoff import Backoff
     from ambientmesh.runtime.ipam import Addressing
     from ambientmesh.runtime.mesh import MeshSettings
     from ambientmesh.runtime.paths import ClusterPaths
-    from ambientmesh.runtime.restarts import Backoff
     from ambientmesh.runtime.supervisor import SupervisorConfig
 
     if args.restart_backoff < 0 or args.shutdown_grace < 0:

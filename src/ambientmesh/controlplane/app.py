@@ -17,13 +17,15 @@ from pathlib import Path
 
 import grpc
 
-from ambientmesh.apiserver.client import AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.apiserver.informer import Informer
 from ambientmesh.apiserver.listeners import bind_unix
 from ambientmesh.apiserver.server import ApiServer
 from ambientmesh.clock import Clock
 from ambientmesh.controlplane.ambient.config import MeshConfig
-from ambientmesh.controlplane.ambient.index import KINDS, AmbientIndex
+from ambientmesh.controlplane.ambient.index import AmbientIndex
+from ambientmesh.controlplane.ambient.inputs import KINDS
 from ambientmesh.controlplane.ca_service import (
     CertificateService,
     add_certificate_service,
@@ -33,6 +35,7 @@ from ambientmesh.controlplane.ca_service import (
 )
 from ambientmesh.controlplane.controllers import Controllers
 from ambientmesh.controlplane.discovery import DiscoveryFeed
+from ambientmesh.controlplane.waypoint_objects import WaypointSettings
 from ambientmesh.identity.ca import CaSettings, CertificateAuthority
 from ambientmesh.resources import kinds
 from ambientmesh.store.aio import AsyncStore
@@ -115,7 +118,9 @@ async def run_control_plane(
             serving = tasks.create_task(api.serve(listeners))
             await grpc_server.start()
             client = AsyncApiClient(ServerAddress(socket=settings.api_socket))
-            informers, controllers = _wire(client, index, feed, clock)
+            # Waypoint pods run on this host (local runtime) and reach us on our socket.
+            waypoint = WaypointSettings(control_plane_address=f"unix:{settings.xds_socket}")
+            informers, controllers = _wire(client, index, feed, waypoint, clock)
             workers = [tasks.create_task(informer.run()) for informer in informers]
             workers.append(tasks.create_task(controllers.run()))
             workers.append(tasks.create_task(_open_when_synced(feed, informers, on_ready)))
@@ -153,14 +158,18 @@ def _grpc_server(
 
 
 def _wire(
-    client: AsyncApiClient, index: AmbientIndex, feed: DiscoveryFeed, clock: Clock
+    client: AsyncApiClient,
+    index: AmbientIndex,
+    feed: DiscoveryFeed,
+    waypoint: WaypointSettings,
+    clock: Clock,
 ) -> tuple[list[Informer], Controllers]:
     """One informer per kind the computation reads, feeding it and the controllers."""
     informers = {
         kind: Informer(client, kinds.lookup(_API_VERSIONS[kind], kind), clock=clock)
         for kind in KINDS
     }
-    controllers = Controllers(client, index, informers, clock=clock)
+    controllers = Controllers(client, index, informers, waypoint=waypoint, clock=clock)
     for kind, informer in informers.items():
         informer.add_handler(feed.handler(kind))
     informers["Gateway"].add_handler(controllers.on_gateway)

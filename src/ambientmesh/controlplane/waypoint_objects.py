@@ -27,6 +27,9 @@ class WaypointSettings:
 
     image: str = "ambientmesh"
     command: Sequence[str] = ("ambientmesh", "waypoint")
+    # Where waypoint pods reach discovery and the CA (as istiod renders XDS/CA addresses
+    # into its waypoint Deployments); unset, the waypoint uses its own default.
+    control_plane_address: str | None = None
 
 
 def service_account_of(gateway: Mapping[str, Any]) -> str:
@@ -78,6 +81,7 @@ def render(gateway: Mapping[str, Any], settings: WaypointSettings) -> list[dict[
                                 "name": "waypoint",
                                 "image": settings.image,
                                 "command": command,
+                                "env": _env(settings),
                                 "ports": [
                                     {"name": "hbone", "containerPort": HBONE_PORT},
                                     {"name": "status", "containerPort": READINESS_PORT},
@@ -104,6 +108,12 @@ def render(gateway: Mapping[str, Any], settings: WaypointSettings) -> list[dict[
             },
         },
     ]
+
+
+def _env(settings: WaypointSettings) -> list[dict[str, str]]:
+    if settings.control_plane_address is None:
+        return []
+    return [{"name": "CONTROL_PLANE_ADDRESS", "value": settings.control_plane_address}]
 
 
 def gateway_class() -> dict[str, Any]:

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.clock import Clock
 from ambientmesh.errors import IdentityError, MeshError, Unavailable
 from ambientmesh.identity.credential import Credential
-from ambientmesh.identity.rotation import Backoff, Validity, seconds_until_fetch
+from ambientmesh.identity.rotation import CertificateBackoff, Validity, seconds_until_fetch
 from ambientmesh.identity.spiffe import Identity
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class CertificateManager:
         self._fetcher = fetcher
         self._clock = clock
         self._rng = rng
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or CertificateBackoff()
         self._gate = _FetchGate(concurrency)
         self._entries: dict[Identity, _Entry] = {}
         self._subscribers: list[Subscriber] = []

@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.errors import InvalidInput
 
 # After a success, never plan the next fetch sooner than this: a certificate that arrives
@@ -19,25 +20,17 @@ MIN_REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """Exponential backoff: ``initial * multiplier**(n-1)``, capped, then jittered by ±jitter."""
+class CertificateBackoff(Backoff):
+    """Retries of a failed certificate fetch: 0.5 s doubling to ztunnel's 150 s cap, ±20 %."""
 
     initial: float = 0.5
     maximum: float = 150.0
-    multiplier: float = 2.0
     jitter: float = 0.2
 
     def __post_init__(self) -> None:
-        if not 0 < self.initial <= self.maximum:
-            raise InvalidInput("backoff needs 0 < initial <= maximum")
-        if self.multiplier < 1 or not 0 <= self.jitter < 1:
-            raise InvalidInput("backoff needs multiplier >= 1 and 0 <= jitter < 1")
-
-    def delay(self, failures: int, rng: random.Random) -> float:
-        """Seconds to wait after ``failures`` consecutive failures (1 for the first)."""
-        exponent = min(max(failures, 1) - 1, 64)  # beyond 2**64 the cap has long applied
-        base = min(self.maximum, self.initial * self.multiplier**exponent)
-        return min(self.maximum, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+        Backoff.__post_init__(self)  # slotted dataclasses cannot use bare super()
+        if self.initial == 0:  # retrying at once would hammer a CA that is down
+            raise InvalidInput("backoff needs a positive initial delay for certificate fetches")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

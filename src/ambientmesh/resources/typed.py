@@ -9,12 +9,13 @@ from ambientmesh.errors import InvalidInput, ValidationFailed
 from ambientmesh.resources import kinds
 from ambientmesh.resources.gateway import Gateway, GatewayClass
 from ambientmesh.resources.gateway_routes import GRPCRoute, HTTPRoute, TCPRoute
-from ambientmesh.resources.istio_networking import DestinationRule, ServiceEntry
+from ambientmesh.resources.istio_destinationrule import DestinationRule
 from ambientmesh.resources.istio_security import (
     AuthorizationPolicy,
     PeerAuthentication,
     RequestAuthentication,
 )
+from ambientmesh.resources.istio_serviceentry import ServiceEntry
 from ambientmesh.resources.istio_telemetry import Telemetry
 from ambientmesh.resources.istio_virtualservice import VirtualService
 from ambientmesh.resources.resource import Resource

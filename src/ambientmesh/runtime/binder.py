@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.apiserver.informer import Change, Informer
 from ambientmesh.clock import Clock
 from ambientmesh.errors import NotFound

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ambientmesh.apiserver.client import ApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.client import ApiClient
 from ambientmesh.errors import AlreadyExists, Unavailable
 from ambientmesh.linux import netns
 from ambientmesh.resources import kinds

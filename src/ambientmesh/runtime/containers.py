@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.clock import Clock, SystemClock
 from ambientmesh.runtime import processes
 from ambientmesh.runtime.processes import (
@@ -27,7 +28,12 @@ from ambientmesh.runtime.processes import (
     ExitStatus,
     PodContext,
 )
-from ambientmesh.runtime.restarts import Backoff, RestartPolicy, should_restart
+from ambientmesh.runtime.restarts import (
+    KUBELET_BACKOFF,
+    RestartPolicy,
+    restart_delay,
+    should_restart,
+)
 
 START_ERROR_CODE = 128  # what a container that never started "exited" with
 
@@ -73,7 +79,7 @@ class Container:
         self.pod = pod
         self.log_path = log_path
         self.restart_policy = restart_policy
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or KUBELET_BACKOFF
         self.clock = clock or SystemClock()
         self._on_status = on_status
         self._status = ContainerStatus(
@@ -101,7 +107,7 @@ class Container:
                     self.restart_policy, exit_status.code
                 ):
                     return self._status
-                delay = self.backoff.next_delay(delay, ran_for)
+                delay = restart_delay(self.backoff, delay, ran_for)
                 self._publish(
                     state=State.WAITING, reason="CrashLoopBackOff", restart_delay=delay, pid=None
                 )

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.apiserver.informer import Informer
+from ambientmesh.backoff import Backoff
 from ambientmesh.capture.node_agent import NodeAgent, PodFacts
 from ambientmesh.clock import Clock
 from ambientmesh.errors import MeshError
@@ -31,7 +32,6 @@ from ambientmesh.runtime.podworker import MeshHooks
 from ambientmesh.runtime.prober import ProbeTarget, ReadinessProber
 from ambientmesh.runtime.probes import HttpGet, Probe
 from ambientmesh.runtime.processes import ContainerSpec, PodContext
-from ambientmesh.runtime.restarts import Backoff
 from ambientmesh.runtime.workqueue import WorkQueue
 from ambientmesh.runtime.writes import mutate, set_annotations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.resources import kinds
 from ambientmesh.runtime.network import NodeNetwork
 from ambientmesh.runtime.podstatus import rfc3339

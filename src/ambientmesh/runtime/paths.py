@@ -53,6 +53,14 @@ class ClusterPaths:
                 raise InvalidInput(f"the {what} root {str(root)!r} must be an absolute path")
         return cls(cluster=cluster, run_dir=run_root / cluster, state_dir=state_root / cluster)
 
+    def environment(self) -> tuple[tuple[str, str], ...]:
+        """What a process needs in its environment to find this cluster's files again."""
+        return (
+            ("AMBIENTMESH_CLUSTER", self.cluster),
+            (RUN_ROOT_ENV, str(self.run_dir.parent)),
+            (STATE_ROOT_ENV, str(self.state_dir.parent)),
+        )
+
     @property
     def api_socket(self) -> Path:
         return self.run_dir / "api.sock"

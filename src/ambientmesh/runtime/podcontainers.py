@@ -14,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.clock import Clock
 from ambientmesh.runtime import podstatus
 from ambientmesh.runtime.containers import Container, ContainerStatus, State
 from ambientmesh.runtime.podplan import ContainerPlan, PodPlan
 from ambientmesh.runtime.prober import ProbeResult, ProbeTarget, ReadinessProber
 from ambientmesh.runtime.processes import PodContext, environment
-from ambientmesh.runtime.restarts import Backoff, RestartPolicy
+from ambientmesh.runtime.restarts import RestartPolicy
 
 
 @dataclass(slots=True)

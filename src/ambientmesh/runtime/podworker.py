@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient
+from ambientmesh.apiserver.async_client import AsyncApiClient
+from ambientmesh.backoff import Backoff
 from ambientmesh.clock import Clock
 from ambientmesh.errors import InvalidInput, MeshError
 from ambientmesh.linux import netns
@@ -33,7 +34,6 @@ from ambientmesh.runtime.paths import ClusterPaths
 from ambientmesh.runtime.podcontainers import PodContainers
 from ambientmesh.runtime.podplan import DownwardFacts, PodPlan
 from ambientmesh.runtime.processes import PodContext
-from ambientmesh.runtime.restarts import Backoff
 from ambientmesh.runtime.writes import (
     add_finalizer,
     mutate,
@@ -226,7 +226,7 @@ class PodWorker:
                 self._waiting_message = f"cannot create the pod sandbox: {error.message}"
                 log.warning("pod %s/%s: %s", self.namespace, self.name, self._waiting_message)
                 self._dirty.set()
-                delay = self._ctx.backoff.next_delay(delay, 0.0)
+                delay = self._ctx.backoff.after(delay)
                 await self._sleep_unless_stopped(delay)
                 continue
             if self._sandbox is None:  # host network: the node's namespace and address
@@ -301,6 +301,7 @@ class PodWorker:
             node_name=self._ctx.node.name,
             netns=self._sandbox.netns,
             service_account=self._plan.service_account,
+            platform_env=self._ctx.paths.environment(),
         )
 
     async def _stop_containers(self, grace: float) -> None:

@@ -49,6 +49,9 @@ class PodContext:
     node_name: str
     netns: str
     service_account: str = "default"
+    # Set by the platform in every container, as kubelet sets KUBERNETES_SERVICE_HOST, so
+    # that mesh components running as pods (waypoints) find their cluster.
+    platform_env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +107,7 @@ def environment(spec: ContainerSpec, pod: PodContext) -> dict[str, str]:
         "POD_IP": str(pod.ip),
         "NODE_NAME": pod.node_name,
         "SERVICE_ACCOUNT": pod.service_account,
+        **dict(pod.platform_env),
     }
     env.update(spec.env)
     return env

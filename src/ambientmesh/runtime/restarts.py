@@ -7,10 +7,14 @@ forgotten once a run lasted 10 minutes (kubelet's CrashLoopBackOff).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.errors import InvalidInput
+
+# Kubelet's delays between restarts, without jitter; `--restart-backoff` and tests pick others.
+KUBELET_BACKOFF = Backoff(initial=10.0, maximum=300.0)
+RESET_AFTER = 600.0  # a run at least this long forgets earlier crashes
 
 
 class RestartPolicy(StrEnum):
@@ -35,22 +39,6 @@ def should_restart(policy: RestartPolicy, exit_code: int) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """Delays between restarts; tests shorten them."""
-
-    initial: float = 10.0
-    maximum: float = 300.0
-    reset_after: float = 600.0  # a run at least this long forgets earlier crashes
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.initial <= self.maximum:
-            raise InvalidInput(
-                f"backoff needs 0 <= initial ({self.initial}) <= maximum ({self.maximum})"
-            )
-
-    def next_delay(self, previous: float | None, ran_for: float) -> float:
-        """The wait before the next start, given the last wait (None: none yet) and the run time."""
-        if previous is None or ran_for >= self.reset_after:
-            return self.initial
-        return min(max(previous * 2, self.initial), self.maximum)
+def restart_delay(backoff: Backoff, previous: float | None, ran_for: float) -> float:
+    """The wait before the next start, given the last wait (None: none yet) and the run time."""
+    return backoff.after(None if ran_for >= RESET_AFTER else previous)

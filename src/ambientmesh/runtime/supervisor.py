@@ -21,8 +21,10 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.apiserver.informer import Change, Informer
+from ambientmesh.backoff import Backoff
 from ambientmesh.clock import Clock
 from ambientmesh.errors import MeshError, NotFound, Unavailable
 from ambientmesh.identity.ca import CaSettings, CertificateAuthority
@@ -41,7 +43,7 @@ from ambientmesh.runtime.network import ClusterNetwork, NodeNetwork
 from ambientmesh.runtime.paths import ClusterPaths
 from ambientmesh.runtime.podworker import FINALIZER, NodeContext
 from ambientmesh.runtime.processes import ContainerSpec, PodContext
-from ambientmesh.runtime.restarts import Backoff
+from ambientmesh.runtime.restarts import KUBELET_BACKOFF
 from ambientmesh.runtime.serviceproxy import ServiceProxy
 from ambientmesh.runtime.writes import mutate, remove_finalizer
 
@@ -62,7 +64,7 @@ class SupervisorConfig:
     domain: str = "cluster.local"
     trust_domain: str = "cluster.local"
     mesh: MeshSettings | None = None  # None: no ztunnel, so nothing is ever captured
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = KUBELET_BACKOFF
     shutdown_grace: float = 5.0
     control_plane_command: Sequence[str] = (sys.executable, "-m", "ambientmesh", "control-plane")
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.clock import Clock
 from ambientmesh.errors import MeshError
 
@@ -32,8 +33,7 @@ class WorkQueue(Generic[K]):
     ) -> None:
         self.name = name
         self._clock = clock
-        self._base_delay = base_delay
-        self._max_delay = max_delay
+        self._backoff = Backoff(initial=base_delay, maximum=max_delay)
         self._queue: asyncio.Queue[K] = asyncio.Queue()
         self._queued: set[K] = set()
         self._busy: set[K] = set()
@@ -93,9 +93,9 @@ class WorkQueue(Generic[K]):
             self._failures.pop(key, None)
 
     def _retry_delay(self, key: K) -> float:
-        count = self._failures.get(key, 0)
-        self._failures[key] = count + 1
-        return float(min(self._base_delay * 2**count, self._max_delay))
+        count = self._failures.get(key, 0) + 1
+        self._failures[key] = count
+        return self._backoff.base(count)
 
     async def _add_later(self, key: K, delay: float) -> None:
         await self._clock.sleep(delay)

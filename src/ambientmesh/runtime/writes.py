@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ambientmesh.apiserver.client import AsyncApiClient
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.errors import Conflict, NotFound
 from ambientmesh.resources.kinds import KindInfo
 

@@ -33,15 +33,11 @@ from ambientmesh.resources.kinds import KindInfo
 from ambientmesh.resources.validation import validate
 from ambientmesh.store import schema
 from ambientmesh.store.admission import DEFAULT_ADMISSION, Admission
+from ambientmesh.store.checks import Validator
 from ambientmesh.store.events import StoredEvent
 from ambientmesh.store.filters import ListFilter, make_filter
-from ambientmesh.store.transaction import (
-    EVENT_COLUMNS,
-    Transaction,
-    Validator,
-    WriteSettings,
-    event_from_columns,
-)
+from ambientmesh.store.rows import EVENT_COLUMNS, event_from_columns
+from ambientmesh.store.transaction import Transaction, WriteSettings
 from ambientmesh.store.types import ApplyResult, ObjectKey, ObjectList
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ transaction while each one fails alone.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import random
 import sqlite3
@@ -16,40 +15,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from ambientmesh.errors import AlreadyExists, InvalidInput, MeshError, NotFound, ValidationFailed
+from ambientmesh.errors import AlreadyExists, MeshError, NotFound, ValidationFailed
 from ambientmesh.resources import kinds
 from ambientmesh.resources.kinds import KindInfo
-from ambientmesh.resources.validation import FieldIssue
 from ambientmesh.store import semantics as sem
-from ambientmesh.store.admission import (
-    Admission,
-    AdmissionRequest,
-    IPNetwork,
-    cluster_ips_of,
-)
+from ambientmesh.store.admission import Admission, AdmissionRequest, IPNetwork
+from ambientmesh.store.checks import Validator, admit, kind_of, validate
 from ambientmesh.store.events import StoredEvent
-from ambientmesh.store.fields import selectable_fields
+from ambientmesh.store.rows import Row, Tables, columns_of, dumps
 from ambientmesh.store.types import ApplyAction, ApplyResult, EventType, ObjectKey
 
-Validator = Callable[[Mapping[str, Any]], list[FieldIssue]]
 _BY_GROUP_KIND = {(info.group, info.kind): info for info in kinds.ALL_KINDS}
 _NAMESPACE = kinds.lookup("v1", "Namespace")
 # Kubernetes leaves out vowels and look-alike characters so generated names spell nothing.
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-class Row(NamedTuple):
-    id: int
-    rv: int
-    labels: str
-    fields: str
-    doc: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,7 +60,11 @@ class Transaction:
     now: datetime
     rv: int
     events: list[StoredEvent] = field(default_factory=list)
+    tables: Tables = field(init=False)
     _savepoints: int = 0
+
+    def __post_init__(self) -> None:
+        self.tables = Tables(self.conn)
 
     # ------------------------------------------------------------ admission context
     @property
@@ -95,8 +80,7 @@ class Transaction:
         return self.settings.random
 
     def cluster_ip_in_use(self, ip: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM cluster_ips WHERE ip = ?", (ip,)).fetchone()
-        return row is not None
+        return self.tables.cluster_ip_in_use(ip)
 
     # ------------------------------------------------------------ savepoints
     @contextmanager
@@ -128,7 +112,7 @@ class Transaction:
         obj = self._generate_name(info, obj)
         self._validate(info, obj)
         key = sem.key_for(info, obj, "default")
-        if self._row(key) is not None:
+        if self.tables.find(key) is not None:
             raise AlreadyExists(f'{info.qualified_plural} "{key.name}" already exists')
         return self._create(info, key, obj)
 
@@ -197,7 +181,7 @@ class Transaction:
         for _ in range(16):
             suffix = "".join(self.random.choice(_NAME_ALPHABET) for _ in range(5))
             named = {**obj, "metadata": {**metadata, "name": f"{prefix}{suffix}"}}
-            if self._row(sem.key_for(info, named, "default")) is None:
+            if self.tables.find(sem.key_for(info, named, "default")) is None:
                 return named
         raise AlreadyExists(f'{info.qualified_plural}: no free name with prefix "{prefix}"')
 
@@ -228,7 +212,7 @@ class Transaction:
     def _apply_one(
         self, info: KindInfo, key: ObjectKey, manifest: Mapping[str, Any]
     ) -> ApplyAction:
-        row = self._row(key)
+        row = self.tables.find(key)
         if row is None:
             # A manifest exported from a live object carries its resourceVersion; apply ignores it.
             metadata = {
@@ -283,25 +267,17 @@ class Transaction:
         A dependent that still has another live owner only loses the dangling reference.
         Removing a Namespace removes everything in it, as the namespace controller does.
         """
-        rows = self.conn.execute(
-            "SELECT o.id, o.rv, o.labels, o.fields, o.doc FROM owner_refs r "
-            "JOIN objects o ON o.id = r.object_id WHERE r.owner_uid = ?",
-            (uid,),
-        ).fetchall()
+        dependents = self.tables.owned_by(uid)
         if info is _NAMESPACE:
-            rows += self.conn.execute(
-                "SELECT id, rv, labels, fields, doc FROM objects WHERE namespace = ?",
-                (key.name,),
-            ).fetchall()
-        for raw in rows:
-            dependent = Row(*raw)
-            if self._row_by_id(dependent.id) is None:
+            dependents += self.tables.in_namespace(key.name)
+        for dependent in dependents:
+            if self.tables.by_id(dependent.id) is None:
                 continue  # already collected through another path
             obj: dict[str, Any] = json.loads(dependent.doc)
             dep_info = _BY_GROUP_KIND[(_group(obj), obj["kind"])]
             dep_key = sem.key_for(dep_info, obj, "")
             others = [owner for owner in sem.owner_uids_of(obj) if owner != uid]
-            if info is not _NAMESPACE and any(self._uid_exists(owner) for owner in others):
+            if info is not _NAMESPACE and any(self.tables.uid_exists(owner) for owner in others):
                 self._replace(dep_info, dep_key, dependent, sem.without_owner(obj, uid))
             else:
                 self._delete(dep_info, dep_key, dependent, obj)
@@ -309,7 +285,7 @@ class Transaction:
     def _require_namespace(self, info: KindInfo, key: ObjectKey) -> None:
         if not info.namespaced:
             return
-        row = self._row(ObjectKey.of(_NAMESPACE, key.namespace, None))
+        row = self.tables.find(ObjectKey.of(_NAMESPACE, key.namespace, None))
         if row is None:
             raise NotFound(f'namespaces "{key.namespace}" not found')
         if '"deletionTimestamp"' in row.doc:
@@ -325,48 +301,15 @@ class Transaction:
         obj: Mapping[str, Any],
         old: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        try:
-            for admit in self.settings.admission:
-                obj = admit(
-                    AdmissionRequest(operation=operation, kind=info, obj=obj, old=old, context=self)
-                )
-        except sem.ObjectInvalid:
-            raise
-        except ValidationFailed as error:
-            raise sem.ObjectInvalid(
-                sem.describe(info, obj), [_split_issue(issue) for issue in error.issues]
-            ) from None
-        return dict(obj)
+        request = AdmissionRequest(operation=operation, kind=info, obj=obj, old=old, context=self)
+        return admit(self.settings.admission, request)
 
     def _validate(self, info: KindInfo, obj: Mapping[str, Any]) -> None:
-        issues = self.settings.validate(obj)
-        if issues:
-            raise sem.ObjectInvalid(
-                sem.describe(info, obj), [(issue.path, issue.message) for issue in issues]
-            )
+        validate(self.settings.validate, info, obj)
 
     # ------------------------------------------------------------ rows
-    def _row(self, key: ObjectKey) -> Row | None:
-        raw = self.conn.execute(
-            "SELECT id, rv, labels, fields, doc FROM objects "
-            "WHERE grp = ? AND kind = ? AND namespace = ? AND name = ?",
-            (key.group, key.kind, key.namespace, key.name),
-        ).fetchone()
-        return Row(*raw) if raw else None
-
-    def _row_by_id(self, row_id: int) -> Row | None:
-        raw = self.conn.execute(
-            "SELECT id, rv, labels, fields, doc FROM objects WHERE id = ?", (row_id,)
-        ).fetchone()
-        return Row(*raw) if raw else None
-
-    def _uid_exists(self, uid: str) -> bool:
-        return (
-            self.conn.execute("SELECT 1 FROM objects WHERE uid = ?", (uid,)).fetchone() is not None
-        )
-
     def _existing(self, info: KindInfo, key: ObjectKey) -> tuple[Row, dict[str, Any]]:
-        row = self._row(key)
+        row = self.tables.find(key)
         if row is None:
             raise NotFound(f'{info.qualified_plural} "{key.name}" not found')
         return row, json.loads(row.doc)
@@ -378,26 +321,11 @@ class Transaction:
 
     def _insert(self, info: KindInfo, key: ObjectKey, obj: dict[str, Any]) -> dict[str, Any]:
         rv = self._next_rv(obj)
-        labels, fields = _columns(info, obj)
+        labels, fields = columns_of(info, obj)
         doc = dumps(obj)
-        cursor = self.conn.execute(
-            "INSERT INTO objects (grp, kind, namespace, name, uid, rv, labels, fields, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                key.group,
-                key.kind,
-                key.namespace,
-                key.name,
-                obj["metadata"]["uid"],
-                rv,
-                labels,
-                fields,
-                doc,
-            ),
-        )
-        row_id = cursor.lastrowid
-        assert row_id is not None
-        self._index(info, row_id, obj, fresh=True)
+        uid = obj["metadata"]["uid"]
+        row_id = self.tables.insert(key, uid=uid, rv=rv, labels=labels, fields=fields, doc=doc)
+        self.tables.index(info, row_id, obj, fresh=True)
         self._record(rv, "ADDED", key, labels=labels, fields=fields, previous=None, doc=doc)
         return obj
 
@@ -405,13 +333,10 @@ class Transaction:
         self, info: KindInfo, key: ObjectKey, row: Row, obj: dict[str, Any]
     ) -> dict[str, Any]:
         rv = self._next_rv(obj)
-        labels, fields = _columns(info, obj)
+        labels, fields = columns_of(info, obj)
         doc = dumps(obj)
-        self.conn.execute(
-            "UPDATE objects SET rv = ?, labels = ?, fields = ?, doc = ? WHERE id = ?",
-            (rv, labels, fields, doc, row.id),
-        )
-        self._index(info, row.id, obj, fresh=False)
+        self.tables.update(row.id, rv=rv, labels=labels, fields=fields, doc=doc)
+        self.tables.index(info, row.id, obj, fresh=False)
         self._record(rv, "MODIFIED", key, labels=labels, fields=fields, previous=row, doc=doc)
         return obj
 
@@ -420,32 +345,12 @@ class Transaction:
     ) -> dict[str, Any]:
         obj = dict(obj)
         rv = self._next_rv(obj)
-        self.conn.execute("DELETE FROM objects WHERE id = ?", (row.id,))
-        self.conn.execute("DELETE FROM owner_refs WHERE object_id = ?", (row.id,))
-        self.conn.execute("DELETE FROM cluster_ips WHERE object_id = ?", (row.id,))
+        self.tables.delete(row.id)
         self._record(
             rv, "DELETED", key, labels=row.labels, fields=row.fields, previous=None, doc=dumps(obj)
         )
         self._collect_garbage(info, key, obj["metadata"]["uid"])
         return obj
-
-    def _index(self, info: KindInfo, row_id: int, obj: Mapping[str, Any], *, fresh: bool) -> None:
-        """Keep the owner and cluster-IP indexes in step with the object's current state."""
-        owners = sem.owner_uids_of(obj)
-        if not fresh:
-            self.conn.execute("DELETE FROM owner_refs WHERE object_id = ?", (row_id,))
-        if owners:
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO owner_refs (owner_uid, object_id) VALUES (?, ?)",
-                [(owner, row_id) for owner in owners],
-            )
-        ips = cluster_ips_of(info, obj)
-        if ips or (info.kind == "Service" and not fresh):
-            self.conn.execute("DELETE FROM cluster_ips WHERE object_id = ?", (row_id,))
-            self.conn.executemany(
-                "INSERT INTO cluster_ips (ip, object_id) VALUES (?, ?)",
-                [(str(ipaddress.ip_address(ip)), row_id) for ip in ips],
-            )
 
     def _record(
         self,
@@ -471,70 +376,14 @@ class Transaction:
             previous.fields if previous else None,
             doc,
         )
-        self.conn.execute(
-            "INSERT INTO events (rv, type, grp, kind, namespace, name, labels, fields, "
-            "prev_labels, prev_fields, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            columns,
-        )
-        self.events.append(event_from_columns(columns))
-
-
-EVENT_COLUMNS = (
-    "rv, type, grp, kind, namespace, name, labels, fields, prev_labels, prev_fields, doc"
-)
-
-
-def event_from_columns(columns: Sequence[Any]) -> StoredEvent:
-    """A ``StoredEvent`` from a row of ``EVENT_COLUMNS``."""
-    rv, event_type, group, kind, namespace, name, labels, fields, prev_labels, prev_fields, doc = (
-        columns
-    )
-    return StoredEvent(
-        rv=rv,
-        type=event_type,
-        group=group,
-        kind=kind,
-        namespace=namespace,
-        name=name,
-        labels=json.loads(labels),
-        fields=json.loads(fields),
-        prev_labels=json.loads(prev_labels) if prev_labels is not None else None,
-        prev_fields=json.loads(prev_fields) if prev_fields is not None else None,
-        doc=doc,
-    )
-
-
-def kind_of(obj: object) -> KindInfo:
-    """The served kind of a request body; InvalidInput says what is missing or unknown."""
-    if not isinstance(obj, Mapping):
-        raise InvalidInput(f"expected a JSON object, got {type(obj).__name__}")
-    api_version, kind = obj.get("apiVersion"), obj.get("kind")
-    if not isinstance(api_version, str) or not api_version:
-        raise InvalidInput("apiVersion: required")
-    if not isinstance(kind, str) or not kind:
-        raise InvalidInput("kind: required")
-    if not isinstance(obj.get("metadata"), Mapping):
-        raise InvalidInput(f"{kind}: metadata: required")
-    return kinds.lookup(api_version, kind)
+        self.events.append(self.tables.record(columns))
 
 
 def _group(obj: Mapping[str, Any]) -> str:
     return kinds.split_api_version(str(obj["apiVersion"]))[0]
 
 
-def _columns(info: KindInfo, obj: Mapping[str, Any]) -> tuple[str, str]:
-    return dumps(sem.labels_of(obj)), dumps(selectable_fields(info.group, info.kind, obj))
-
-
 def _lines(error: MeshError) -> list[str]:
     if isinstance(error, ValidationFailed):
         return list(error.issues)
     return [error.message]
-
-
-def _split_issue(issue: str) -> tuple[str, str]:
-    """``spec.x: message`` -> (``spec.x``, ``message``) when the head looks like a field path."""
-    head, sep, rest = issue.partition(": ")
-    if sep and head and " " not in head:
-        return head, rest
-    return "", issue

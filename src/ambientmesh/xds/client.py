@@ -16,11 +16,11 @@ from typing import Any
 
 import grpc
 
+from ambientmesh.backoff import Backoff, Retry
 from ambientmesh.clock import Clock
 from ambientmesh.errors import MeshError, ResourceBroken
 from ambientmesh.proto.discovery_common_pb2 import Node
 from ambientmesh.proto.discovery_pb2 import DeltaDiscoveryRequest, DeltaDiscoveryResponse
-from ambientmesh.xds.backoff import Backoff
 from ambientmesh.xds.session import ClientSession, Watch
 from ambientmesh.xds.types import METHOD_PATH
 
@@ -37,6 +37,10 @@ KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 )
+
+# Jitter keeps a fleet of proxies that lost the control plane together from reconnecting in
+# lockstep; the schedule restarts once a stream made progress.
+RECONNECT_BACKOFF = Backoff(initial=0.5, maximum=30.0, jitter=0.2)
 
 
 @dataclass(slots=True)
@@ -62,7 +66,7 @@ class DeltaDiscoveryClient:
         watches: Sequence[Watch[Any]],
         clock: Clock,
         rng: random.Random,
-        backoff: Backoff | None = None,
+        backoff: Backoff = RECONNECT_BACKOFF,
         first_response_timeout: float = 15.0,
         write_timeout: float = 10.0,
     ) -> None:
@@ -72,7 +76,7 @@ class DeltaDiscoveryClient:
         self.connected = False
         self._connect = connect
         self._clock = clock
-        self._backoff = backoff or Backoff(rng)
+        self._retry = Retry(backoff, rng)
         self._first_response_timeout = first_response_timeout
         self._write_timeout = write_timeout
 
@@ -87,7 +91,7 @@ class DeltaDiscoveryClient:
                 problem = getattr(error, "message", None) or repr(error)
             self.connected = False
             self.stats.last_error = problem
-            delay = self._backoff.next_delay()
+            delay = self._retry.next_delay()
             log.warning("discovery stream lost (%s); reconnecting in %.2fs", problem, delay)
             await self._clock.sleep(delay)
 
@@ -122,7 +126,7 @@ class DeltaDiscoveryClient:
         await self._write(call, reply.request)
         if self.session.synced:
             self.synced.set()
-        self._backoff.reset()
+        self._retry.reset()
 
     async def _write(self, call: grpc.aio.StreamStreamCall, request: DeltaDiscoveryRequest) -> None:
         async with asyncio.timeout(self._write_timeout):

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from ambientmesh.apiserver.client import ApiClient, AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
+from ambientmesh.apiserver.client import ApiClient
 from ambientmesh.apiserver.standalone import ServerOptions, run_server
 from ambientmesh.clock import SystemClock
 from ambientmesh.store.store import StoreConfig

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from ambientmesh.apiserver.client import ApiClient, AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
+from ambientmesh.apiserver.client import ApiClient
 from ambientmesh.errors import InvalidInput, NotFound, Unavailable
 from ambientmesh.resources import kinds
 from ambientmesh.store.admission import DEFAULT_ADMISSION, AdmissionRequest

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from ambientmesh.apiserver.client import AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.apiserver.informer import Change, Informer
 from ambientmesh.resources import kinds
 from ambientmesh.store.store import StoreConfig

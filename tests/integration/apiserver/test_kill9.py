@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ambientmesh.apiserver.client import ApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.client import ApiClient
 from ambientmesh.errors import MeshError
 from ambientmesh.resources import kinds
 

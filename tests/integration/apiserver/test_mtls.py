@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ambientmesh.apiserver.client import ApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.client import ApiClient
 from ambientmesh.apiserver.listeners import TlsFiles
 from ambientmesh.errors import InvalidInput, Unavailable
 from ambientmesh.resources import kinds

@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 import pytest
 
-from ambientmesh.apiserver.client import AsyncApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.clock import SystemClock
 from ambientmesh.controlplane.app import ControlPlaneSettings, run_control_plane
 from ambientmesh.identity.ca import CaSettings, CertificateAuthority

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ambientmesh.apiserver.client import ApiClient, ServerAddress
+from ambientmesh.apiserver.address import ServerAddress
+from ambientmesh.apiserver.client import ApiClient
 from ambientmesh.linux import netns
 from ambientmesh.resources import kinds
 from ambientmesh.runtime import names

@@ -33,6 +33,15 @@ def test_waypoint_renders_owned_service_account_deployment_and_service() -> None
     ]
 
 
+def test_waypoint_pods_are_told_where_the_control_plane_is() -> None:
+    settings = WaypointSettings(control_plane_address="unix:/run/ambientmesh/c/xds.sock")
+    _, deployment, _ = render(o.waypoint("wp", "shop"), settings)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [
+        {"name": "CONTROL_PLANE_ADDRESS", "value": "unix:/run/ambientmesh/c/xds.sock"}
+    ]
+
+
 def test_gateway_is_programmed_with_an_address_only_when_ready() -> None:
     gateway = o.waypoint("wp", "shop", ready=False)
     status = gateway_status(gateway, ready=False, hostname="wp.shop.svc.cluster.local", now=NOW)

@@ -9,7 +9,7 @@ import pytest
 from ambientmesh.errors import Unavailable
 from ambientmesh.identity.credential import Credential
 from ambientmesh.identity.manager import CertificateManager
-from ambientmesh.identity.rotation import Backoff
+from ambientmesh.identity.rotation import CertificateBackoff
 from ambientmesh.identity.spiffe import Identity
 from ambientmesh.testing.clock import FakeClock
 
@@ -82,7 +82,7 @@ def manager(ca: ScriptedCa, **kwargs: object) -> CertificateManager:
         ca,
         clock=ca.clock,
         rng=random.Random(7),
-        backoff=Backoff(jitter=0),
+        backoff=CertificateBackoff(jitter=0),
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -8,7 +8,7 @@ import pytest
 from ambientmesh.errors import InvalidInput
 from ambientmesh.identity.rotation import (
     MIN_REFRESH_SECONDS,
-    Backoff,
+    CertificateBackoff,
     Validity,
     seconds_until_fetch,
 )
@@ -24,19 +24,27 @@ def test_renews_at_half_life_as_ztunnel() -> None:
     validity = day_long(clock)
     assert validity.renew_at == clock.now() + timedelta(hours=12)
     wait = seconds_until_fetch(
-        now=clock.now(), current=validity, failures=0, backoff=Backoff(), rng=random.Random(1)
+        now=clock.now(),
+        current=validity,
+        failures=0,
+        backoff=CertificateBackoff(),
+        rng=random.Random(1),
     )
     assert wait == 12 * 3600
     clock.advance(11 * 3600)
     wait = seconds_until_fetch(
-        now=clock.now(), current=validity, failures=0, backoff=Backoff(), rng=random.Random(1)
+        now=clock.now(),
+        current=validity,
+        failures=0,
+        backoff=CertificateBackoff(),
+        rng=random.Random(1),
     )
     assert wait == 3600
 
 
 def test_fetches_at_once_without_a_certificate_or_after_it_expired() -> None:
     clock = FakeClock()
-    args = {"failures": 0, "backoff": Backoff(), "rng": random.Random(1)}
+    args = {"failures": 0, "backoff": CertificateBackoff(), "rng": random.Random(1)}
     assert seconds_until_fetch(now=clock.now(), current=None, **args) == 0  # type: ignore[arg-type]
     validity = day_long(clock)
     clock.advance(24 * 3600)
@@ -48,7 +56,11 @@ def test_a_certificate_already_past_half_life_does_not_cause_a_tight_loop() -> N
     validity = day_long(clock)
     clock.advance(13 * 3600)
     wait = seconds_until_fetch(
-        now=clock.now(), current=validity, failures=0, backoff=Backoff(), rng=random.Random(1)
+        now=clock.now(),
+        current=validity,
+        failures=0,
+        backoff=CertificateBackoff(),
+        rng=random.Random(1),
     )
     assert wait == MIN_REFRESH_SECONDS
 
@@ -59,14 +71,14 @@ def test_failures_back_off_even_while_a_valid_certificate_is_held() -> None:
         now=clock.now(),
         current=day_long(clock),
         failures=3,
-        backoff=Backoff(jitter=0),
+        backoff=CertificateBackoff(jitter=0),
         rng=random.Random(1),
     )
     assert wait == 2.0
 
 
 def test_backoff_schedule_doubles_from_half_a_second_to_the_150s_cap() -> None:
-    backoff = Backoff(jitter=0)
+    backoff = CertificateBackoff(jitter=0)
     rng = random.Random(0)
     schedule = [backoff.delay(n, rng) for n in range(1, 12)]
     assert schedule == [0.5, 1, 2, 4, 8, 16, 32, 64, 128, 150, 150]
@@ -74,7 +86,7 @@ def test_backoff_schedule_doubles_from_half_a_second_to_the_150s_cap() -> None:
 
 
 def test_jitter_stays_within_bounds_and_under_the_cap() -> None:
-    backoff = Backoff()
+    backoff = CertificateBackoff()
     rng = random.Random(7)
     for failures in range(1, 20):
         base = min(150.0, 0.5 * 2 ** (failures - 1))
@@ -84,7 +96,7 @@ def test_jitter_stays_within_bounds_and_under_the_cap() -> None:
 
 
 def test_jitter_comes_from_the_injected_random_source() -> None:
-    backoff = Backoff()
+    backoff = CertificateBackoff()
     first = [backoff.delay(3, random.Random(42)) for _ in range(3)]
     assert len(set(first)) == 1
     assert backoff.delay(3, random.Random(43)) != first[0]
@@ -95,4 +107,4 @@ def test_jitter_comes_from_the_injected_random_source() -> None:
 )
 def test_nonsense_backoff_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(InvalidInput, match="backoff needs"):
-        Backoff(**kwargs)
+        CertificateBackoff(**kwargs)

@@ -41,3 +41,10 @@ def test_socket_paths_must_fit_a_sockaddr() -> None:
     deep = {"AMBIENTMESH_RUN_ROOT": "/tmp/" + "x" * 80}
     with pytest.raises(InvalidInput, match="longer than 107 bytes"):
         ClusterPaths.for_cluster("dev", env=deep).check_socket_paths(["node-1"])
+
+
+def test_the_environment_given_to_pods_finds_the_same_cluster_again() -> None:
+    env = {"AMBIENTMESH_RUN_ROOT": "/tmp/r", "AMBIENTMESH_STATE_ROOT": "/tmp/s"}
+    paths = ClusterPaths.for_cluster("dev", env=env)
+    given = dict(paths.environment())
+    assert ClusterPaths.for_cluster(given["AMBIENTMESH_CLUSTER"], env=given) == paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -47,6 +48,13 @@ def test_environment_carries_the_pod_facts_and_the_spec_wins() -> None:
     assert env["POD_NAME"] == "override"
     assert env["A"] == "1"
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+
+
+def test_platform_variables_reach_every_container_and_the_spec_still_wins() -> None:
+    pod = dataclasses.replace(POD, platform_env=(("AMBIENTMESH_CLUSTER", "dev"), ("A", "p")))
+    env = environment(ContainerSpec.from_kubernetes(name="c", command=["x"], env={"A": "1"}), pod)
+    assert env["AMBIENTMESH_CLUSTER"] == "dev"
+    assert env["A"] == "1"
 
 
 def test_the_host_environment_does_not_leak_in(monkeypatch: pytest.MonkeyPatch) -> None:

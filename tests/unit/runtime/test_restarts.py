@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.errors import InvalidInput
-from ambientmesh.runtime.restarts import Backoff, RestartPolicy, should_restart
+from ambientmesh.runtime.restarts import (
+    KUBELET_BACKOFF,
+    RestartPolicy,
+    restart_delay,
+    should_restart,
+)
 
 
 @pytest.mark.parametrize(
@@ -29,18 +35,18 @@ def test_unknown_policy_is_refused_with_the_choices() -> None:
 
 
 def test_backoff_starts_at_ten_seconds_doubles_and_caps_at_five_minutes_like_kubelet() -> None:
-    backoff = Backoff()
+    backoff = KUBELET_BACKOFF
     delays, delay = [], None
     for _ in range(7):
-        delay = backoff.next_delay(delay, ran_for=1)
+        delay = restart_delay(backoff, delay, ran_for=1)
         delays.append(delay)
     assert delays == [10, 20, 40, 80, 160, 300, 300]
 
 
 def test_a_long_run_forgets_earlier_crashes() -> None:
-    backoff = Backoff()
-    assert backoff.next_delay(300, ran_for=599) == 300
-    assert backoff.next_delay(300, ran_for=600) == 10
+    backoff = KUBELET_BACKOFF
+    assert restart_delay(backoff, 300, ran_for=599) == 300
+    assert restart_delay(backoff, 300, ran_for=600) == 10
 
 
 def test_backoff_bounds_are_checked() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ambientmesh.backoff import Backoff
 from ambientmesh.runtime.controllers.pods import (
     PodSummary,
     condition,
@@ -143,7 +144,7 @@ def _create_after_backoff(
 ) -> tuple[int, float | None]:
     if missing == 0 or failed == 0:
         return missing, None
-    delay = min(backoff * 2 ** (failed - 1), MAX_BACKOFF)
+    delay = Backoff(initial=min(backoff, MAX_BACKOFF), maximum=MAX_BACKOFF).base(failed)
     times = [_parse(pod.finished_at) for pod in pods if pod.phase == "Failed"]
     last = max((moment for moment in times if moment is not None), default=None)
     if last is None:
