@@ -15,6 +15,7 @@ from ambientmesh.apiserver.address import ServerAddress
 from ambientmesh.apiserver.async_client import AsyncApiClient
 from ambientmesh.clock import SystemClock
 from ambientmesh.controlplane.app import ControlPlaneSettings, run_control_plane
+from ambientmesh.errors import NotFound
 from ambientmesh.identity.ca import CaSettings, CertificateAuthority
 from ambientmesh.proto.authorization_pb2 import Authorization
 from ambientmesh.proto.discovery_common_pb2 import Node
@@ -200,6 +201,18 @@ async def test_pod_reaches_a_ztunnel_and_waypoints_get_resources(
             service = await api.get(kinds.lookup("v1", "Service"), "waypoint", "shop")
             assert 15008 in [p["port"] for p in service["spec"]["ports"]]
             await api.get(kinds.lookup("v1", "ServiceAccount"), "waypoint", "shop")
+
+            # As istiod: deleting the Gateway removes what was made for it (ownerReferences).
+            await api.delete(
+                kinds.lookup("gateway.networking.k8s.io/v1", "Gateway"), "waypoint", "shop"
+            )
+            for kind in (
+                deployment,
+                kinds.lookup("v1", "Service"),
+                kinds.lookup("v1", "ServiceAccount"),
+            ):
+                with pytest.raises(NotFound):
+                    await api.get(kind, "waypoint", "shop")
         finally:
             task.cancel()
             await api.aclose()
