@@ -22,6 +22,7 @@ from ambientmesh.hbone.timing import wait_until
 from ambientmesh.identity.spiffe import Identity
 from ambientmesh.io.relay import shared_read_buffer
 from ambientmesh.protocol import (
+    ClientConnection,
     ConnectionTerminated,
     DataReceived,
     ErrorCode,
@@ -33,6 +34,7 @@ from ambientmesh.protocol import (
     RequestRejected,
     ResponseReceived,
     Role,
+    ServerConnection,
     SettingsChanged,
     StreamEnded,
     StreamReset,
@@ -61,7 +63,8 @@ class HboneConnection(asyncio.BufferedProtocol):
     ) -> None:
         if settings is None:
             settings = config.client_settings if role is Role.CLIENT else config.server_settings
-        self.core = TunnelConnection(role=role, settings=settings)
+        core = ClientConnection if role is Role.CLIENT else ServerConnection
+        self.core: TunnelConnection = core(settings=settings)
         self.core.initiate()
         # A server says nothing, not even SETTINGS, until the client's identity is checked.
         self._muted = role is Role.SERVER
@@ -223,7 +226,8 @@ class HboneConnection(asyncio.BufferedProtocol):
             self.transport.close()
 
     def abort(self) -> None:
-        if self.transport is not None:
+        """Cut the connection now (no GOAWAY); a no-op once it is closed."""
+        if self.transport is not None and not self.closed.done():
             self.transport.abort()
 
     async def maintain(self, *, idle_timeout: float | None = None) -> None:

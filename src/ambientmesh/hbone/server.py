@@ -87,7 +87,8 @@ ContextSource = (
 
 
 class HboneServer:
-    """Serves HBONE on listening sockets; ``serve`` until cancelled or ``drain``-ed."""
+    """Serves HBONE on listening sockets; ``serve`` until cancelled, or ``stop_accepting`` and
+    ``drain``."""
 
     def __init__(
         self,
@@ -106,21 +107,35 @@ class HboneServer:
         self.connections: set[HboneConnection] = set()
         self.handshake_failures = 0
         self._accepting: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     async def serve(self, sock: socket.socket) -> None:
-        """Accept on ``sock`` (listening, owned by the caller) and serve every client until
-        cancelled, or until ``drain`` finished the connections."""
+        """Accept on ``sock`` (listening) and serve every client; the server closes ``sock``
+        once it stops accepting. Runs until cancelled, which cuts every connection, or until
+        it stopped accepting and its connections are gone (``drain`` ends them)."""
+        if self._stopped:
+            sock.close()
+            return
         sock.setblocking(False)
         async with asyncio.TaskGroup() as group:
             accepting = group.create_task(self._accept_loop(sock, group))
             self._accepting.add(accepting)
             accepting.add_done_callback(self._accepting.discard)
 
+    async def stop_accepting(self) -> None:
+        """Close the listeners, now and for good; returns once they are closed. Connections
+        already accepted are served on (new streams included) until ``drain``."""
+        self._stopped = True
+        accepting = list(self._accepting)
+        for task in accepting:
+            task.cancel()
+        if accepting:
+            await asyncio.wait(accepting)
+
     async def drain(self, grace: float | None = None) -> None:
         """Stop accepting, GOAWAY every connection, wait for open streams up to ``grace``
         seconds (the configured drain timeout by default), then close what is left."""
-        for task in list(self._accepting):
-            task.cancel()
+        await self.stop_accepting()
         grace = self.config.drain_timeout if grace is None else grace
         async with asyncio.TaskGroup() as group:
             for connection in list(self.connections):
@@ -130,14 +145,19 @@ class HboneServer:
 
     async def _accept_loop(self, sock: socket.socket, group: asyncio.TaskGroup) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                client, _ = await loop.sock_accept(sock)
-            except OSError as error:  # EMFILE and friends: keep serving the open connections
-                log.warning("HBONE accept failed: %s", error)
-                await self.clock.sleep(0.1)
-                continue
-            group.create_task(self._serve_connection(client))
+        try:
+            while True:
+                try:
+                    client, _ = await loop.sock_accept(sock)
+                except OSError as error:  # EMFILE and friends: keep serving the open connections
+                    log.warning("HBONE accept failed: %s", error)
+                    await self.clock.sleep(0.1)
+                    continue
+                group.create_task(self._serve_connection(client))
+        finally:
+            # Closed here, once no accept is pending on it: the event loop must stop watching
+            # a socket before it is closed (its descriptor may be reused at once).
+            sock.close()
 
     async def _serve_connection(self, sock: socket.socket) -> None:
         async with asyncio.TaskGroup() as group:
@@ -153,6 +173,9 @@ class HboneServer:
                 await connection.wait_closed()
             finally:
                 self.connections.discard(connection)
+                # However this task ends (cancelled with the server, mostly), the connection
+                # ends with it: a stream arriving later would find no TaskGroup for its handler.
+                connection.abort()
 
     async def _handshake(self, sock: socket.socket, group: asyncio.TaskGroup) -> HboneConnection:
         loop = asyncio.get_running_loop()

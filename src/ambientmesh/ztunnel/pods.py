@@ -4,7 +4,8 @@
 15006 (inbound plaintext) and 15008 (HBONE) inside the pod's network namespace, with
 SO_REUSEPORT so a restarted ztunnel binds beside a draining one, and serves them in one task.
 Deleting the pod cancels that task: its listeners and connections go at once (the application
-is gone). On shutdown every pod stops accepting, then drains (see ``drain``).
+is gone; the HBONE server cuts its connections when cancelled). On shutdown every pod stops
+accepting, then drains (see ``drain``).
 """
 
 from __future__ import annotations
@@ -101,8 +102,9 @@ class PodProxy:
         finally:
             self._close_listeners()
 
-    def stop_accepting(self) -> None:
-        """Close the listeners after serving what is already queued on them."""
+    async def stop_accepting(self) -> None:
+        """Close the listeners: 15001 and 15006 after serving what is already queued on them,
+        15008 at once (the kernel moves its queue to a ztunnel bound beside us)."""
         for task in self._accepting:
             task.cancel()
         self._accepting.clear()
@@ -111,29 +113,17 @@ class PodProxy:
                 listener = self._listeners.pop(port, None)
                 if listener is not None:
                     take_backlog(listener, handle, self._group)
+        if self.hbone is not None:
+            await self.hbone.stop_accepting()
 
     async def drain(self, grace: float) -> None:
         """Stop accepting, GOAWAY every HBONE client, and wait up to ``grace`` seconds for the
         open connections to finish; the caller cancels what is left."""
-        self.stop_accepting()
+        await self.stop_accepting()
         async with asyncio.TaskGroup() as group:
             if self.hbone is not None:
                 group.create_task(self.hbone.drain(grace))
-                # The drain's first step cancels the server's accept loop; this callback runs
-                # right after it, so the HBONE listener closes at once and new connections go
-                # to the other ztunnel bound beside us instead of waiting in our queue.
-                asyncio.get_running_loop().call_soon(self._close_listener, HBONE_PORT)
             group.create_task(self._wait_idle(grace))
-
-    def abort(self) -> None:
-        """Cut every HBONE connection now (the pod is gone, or the drain deadline passed).
-
-        Cancelling the serving task alone would leave the TLS transports open, still handing
-        new streams to a server that no longer runs.
-        """
-        if self.hbone is not None:
-            for connection in list(self.hbone.connections):
-                connection.abort()
 
     async def _wait_idle(self, grace: float) -> None:
         await wait_event(self._idle, self._ctx.clock, grace)
@@ -153,11 +143,6 @@ class PodProxy:
 
     async def _tls(self, local: SocketAddress) -> ssl.SSLContext:
         return await self._ctx.certificates.server_context(self.identity)
-
-    def _close_listener(self, port: int) -> None:
-        listener = self._listeners.pop(port, None)
-        if listener is not None:
-            listener.close()
 
     def _close_listeners(self) -> None:
         for listener in self._listeners.values():
@@ -211,8 +196,7 @@ class PodProxies:
         if entry is None:
             return
         proxy, task = entry
-        proxy.abort()  # the pod is gone: its connections go with it, no drain
-        task.cancel()
+        task.cancel()  # the pod is gone: its connections go with it, no drain
         await asyncio.wait({task})
         self._count()
         self._ctx.metrics.proxies_stopped += 1
@@ -222,16 +206,16 @@ class PodProxies:
         """Shutdown: every pod stops accepting at once, then all drain together."""
         self.draining = True
         proxies = [proxy for proxy, _ in self.proxies.values()]
-        for proxy in proxies:
-            proxy.stop_accepting()
+        async with asyncio.TaskGroup() as group:
+            for proxy in proxies:
+                group.create_task(proxy.stop_accepting())
         async with asyncio.TaskGroup() as group:
             for proxy in proxies:
                 group.create_task(proxy.drain(grace))
 
     def abort_all(self) -> None:
         """After the drain deadline: cut whatever is still open, everywhere."""
-        for proxy, task in self.proxies.values():
-            proxy.abort()
+        for _, task in self.proxies.values():
             task.cancel()
 
     def _count(self) -> None:

@@ -92,6 +92,7 @@ class Mesh:
     results: list[RelayResult] = field(default_factory=list)
     decide: Callable[[InboundRequest], Decision | None] | None = None
     results_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    serving: asyncio.Task[None] | None = None  # the task running ``server.serve``
 
     async def handle(self, request: InboundRequest) -> Decision:
         self.requests.append(request)
@@ -143,6 +144,7 @@ async def mesh(
             backend=backend.sockets[0].getsockname()[:2],
             pool=pool,
             target=target,
+            serving=serving,
         )
         holder.append(mesh)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from typing import Any
 
 from ambientmesh.ztunnel.model import SocketAddr
 from tests.integration.ztunnel.harness import WAIT, Mesh, closed_by_peer, running_app
@@ -92,11 +93,12 @@ async def test_stop_drains_live_connections_then_cuts_them(mesh: Mesh) -> None:
         mesh.stop.set()
         await asyncio.sleep(0.3)  # well inside the 2 s drain deadline
         await _echo(reader, writer, b"draining")  # live connections keep working
-        sock = socket.socket()
-        with sock:
-            sock.setblocking(False)
-            error = await _connect_error(sock, mesh.net.listening("127.0.0.11", 15001))
-        assert error == errno.ECONNREFUSED  # but nothing new is accepted
+        for pod_ip, port in (("127.0.0.11", 15001), ("127.0.0.12", 15008)):
+            sock = socket.socket()
+            with sock:
+                sock.setblocking(False)
+                error = await _connect_error(sock, mesh.net.listening(pod_ip, port))
+            assert error == errno.ECONNREFUSED, port  # but nothing new is accepted
         async with asyncio.timeout(WAIT):
             await mesh.ztunnel  # gone once the deadline passed
         await closed_by_peer(reader)
@@ -120,3 +122,39 @@ async def test_pod_removal_stops_its_listeners_and_connections(mesh: Mesh) -> No
         writer.close()
         dump = await mesh.admin()
         assert [p["name"] for p in dump["pods"]] == ["server"]
+
+
+async def test_server_pod_removal_cuts_the_tls_connections_of_its_hbone_server(
+    mesh: Mesh,
+) -> None:
+    """The pod's HBONE server is cancelled with the pod and cuts the connections it accepted,
+    so the client's pool cannot hand a new stream to a server that no longer runs."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+    async with running_app("127.0.0.12") as app:
+        vip = await _client_and_server(mesh, app.port)
+        reader, writer = await _connect(mesh, vip)
+        hbone = mesh.net.listening("127.0.0.12", 15008)
+        assert _established_to(hbone)
+        await mesh.remove_pod("server")
+        await closed_by_peer(reader)
+        writer.close()
+        async with asyncio.timeout(WAIT):
+            while True:
+                if not _established_to(hbone):
+                    break
+                await asyncio.sleep(0.02)  # the kernel's view of sockets: nothing to wait on
+        # A new connection to the service now fails cleanly: nothing serves that pod's 15008.
+        reader, writer = await mesh.dial("127.0.0.11", SocketAddr.of(vip, 80))
+        await closed_by_peer(reader)
+        writer.close()
+    assert errors == []
+
+
+def _established_to(address: tuple[str, int]) -> bool:
+    """Whether any TCP connection to ``address`` (IPv4) is established, per /proc/net/tcp."""
+    ip = socket.inet_aton(address[0])[::-1].hex().upper()  # stored as a little-endian word
+    remote = f"{ip}:{address[1]:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return any(row[2] == remote and row[3] == "01" for row in rows)  # 01: ESTABLISHED

@@ -8,7 +8,7 @@ import h2.config
 import h2.connection
 import hyperframe.frame
 
-from ambientmesh.protocol import Role, TunnelConnection
+from ambientmesh.protocol import ClientConnection, ServerConnection, TunnelConnection
 from ambientmesh.protocol.events import DataReceived, Event
 
 
@@ -71,7 +71,7 @@ def _materialise(event: Event) -> Event:
 
 
 def server_pair() -> Pair:
-    ours = TunnelConnection(role=Role.SERVER)
+    ours = ServerConnection()
     ours.initiate()
     pair = Pair(ours=ours, theirs=h2_client())
     pair.settle()
@@ -79,7 +79,7 @@ def server_pair() -> Pair:
 
 
 def client_pair() -> Pair:
-    ours = TunnelConnection(role=Role.CLIENT)
+    ours = ClientConnection()
     ours.initiate()
     pair = Pair(ours=ours, theirs=h2_server())
     pair.to_theirs()

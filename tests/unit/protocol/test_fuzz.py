@@ -10,7 +10,13 @@ import hyperframe.frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ambientmesh.protocol import ConnectionTerminated, ErrorCode, Role, TunnelConnection
+from ambientmesh.protocol import (
+    ClientConnection,
+    ConnectionTerminated,
+    ErrorCode,
+    ServerConnection,
+    TunnelConnection,
+)
 from ambientmesh.protocol.frames import PREFACE, settings_frame
 from tests.unit.protocol.peers import h2_client, h2_server, outgoing
 
@@ -94,7 +100,7 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
 def test_random_frames_after_a_valid_preface(
     frames: list[tuple[int, int, int, bytes]], cuts: list[int]
 ) -> None:
-    core = TunnelConnection(role=Role.SERVER)
+    core = ServerConnection()
     core.initiate()
     data = PREFACE + settings_frame([]) + b"".join(frame_bytes(*frame) for frame in frames)
     check(core, split(data, cuts))
@@ -118,7 +124,7 @@ def client_transcript() -> bytes:
 def server_transcript() -> bytes:
     """A valid server conversation recorded from h2, answering our client's first stream."""
     peer = h2_server()
-    client = TunnelConnection(role=Role.CLIENT)
+    client = ClientConnection()
     client.initiate()
     client.open_stream("10.0.0.1:80")
     for event in peer.receive_data(outgoing(client)):
@@ -157,7 +163,7 @@ def mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
 @FUZZ
 @given(edits=mutations, cuts=st.lists(st.integers(0, 10_000), max_size=5))
 def test_mutated_client_conversations(edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    core = TunnelConnection(role=Role.SERVER)
+    core = ServerConnection()
     core.initiate()
     check(core, split(mutate(CLIENT_TRANSCRIPT, edits), cuts))
 
@@ -165,7 +171,7 @@ def test_mutated_client_conversations(edits: list[tuple[str, int, int]], cuts: l
 @FUZZ
 @given(edits=mutations, cuts=st.lists(st.integers(0, 10_000), max_size=5))
 def test_mutated_server_conversations(edits: list[tuple[str, int, int]], cuts: list[int]) -> None:
-    core = TunnelConnection(role=Role.CLIENT)
+    core = ClientConnection()
     core.initiate()
     core.open_stream("10.0.0.1:80")
     outgoing(core)
@@ -173,7 +179,7 @@ def test_mutated_server_conversations(edits: list[tuple[str, int, int]], cuts: l
 
 
 def test_unmutated_transcripts_are_accepted() -> None:
-    core = TunnelConnection(role=Role.SERVER)
+    core = ServerConnection()
     core.initiate()
     events = core.receive_data(CLIENT_TRANSCRIPT)
     assert not any(isinstance(e, ConnectionTerminated) for e in events)

@@ -12,6 +12,7 @@ from ambientmesh.protocol import (
     ErrorCode,
     RequestReceived,
     RequestRejected,
+    ServerConnection,
     StreamEnded,
     StreamReset,
 )
@@ -250,9 +251,7 @@ def test_undecodable_header_block_is_a_compression_error() -> None:
 
 
 def test_bad_preface_is_a_protocol_error() -> None:
-    from ambientmesh.protocol import Role, TunnelConnection
-
-    core = TunnelConnection(role=Role.SERVER)
+    core = ServerConnection()
     events = core.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert isinstance(events[-1], ConnectionTerminated)
     assert events[-1].error_code == ErrorCode.PROTOCOL_ERROR
