@@ -92,6 +92,9 @@ class PodWorker:
         self._started_at: datetime | None = None
         self._waiting_message = ""
         self._written: dict[str, Any] | None = None
+        # Status writes are last-writer-wins on the server: never let two overlap, or a stale
+        # one (computed before the pod finished) can land after the final one and stick.
+        self._write_lock = asyncio.Lock()
         self._group: asyncio.TaskGroup | None = None
         self._grace_cap = float("inf")
         self.finished = False
@@ -336,14 +339,15 @@ class PodWorker:
                 self._dirty.set()
 
     async def _write_status(self) -> None:
-        if self._shutdown.is_set():
-            return
-        status = podstatus.pod_status(
-            self._facts(), previous=self._written, now=self._ctx.clock.now()
-        )
-        if status != self._written:
-            await write_status(self._ctx.client, self.pod, status)
-            self._written = status
+        async with self._write_lock:
+            if self._shutdown.is_set():
+                return
+            status = podstatus.pod_status(
+                self._facts(), previous=self._written, now=self._ctx.clock.now()
+            )
+            if status != self._written:
+                await write_status(self._ctx.client, self.pod, status)
+                self._written = status
 
     async def _flush_status(self) -> None:
         with contextlib.suppress(MeshError):
