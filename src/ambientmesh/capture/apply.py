@@ -33,6 +33,7 @@ async def install_capture(netns: str, settings: CaptureSettings | None = None) -
     plan: CapturePlan | None = None
     try:
         plan = await _plan_for(netns, settings or CaptureSettings())
+        await _hand_over_listeners(netns)
         for version in _versions(plan):
             had_rules |= await _install_routing(netns, plan, version)
         await nftables.apply(render_nft(plan), netns=netns)
@@ -61,6 +62,18 @@ async def capture_installed(netns: str) -> bool:
     """Whether our nftables tables are present in `netns`."""
     present = {name for family, name in await nftables.tables(netns=netns) if family == "inet"}
     return all(name in present for name in TABLE_NAMES)
+
+
+async def _hand_over_listeners(netns: str) -> None:
+    """Let a closing listener pass the connections it had not accepted yet to a sibling.
+
+    ztunnel's in-pod listeners use SO_REUSEPORT so a restarted ztunnel binds beside the old
+    one; when the old one closes its listeners, connections still in their accept queues would
+    be reset. With ``tcp_migrate_req`` (Linux 5.14+, per namespace) the kernel moves them to
+    the new listener instead. Older kernels keep the reset, so failure here is not fatal.
+    """
+    with contextlib.suppress(LinuxError):
+        await sysctl.write({"net.ipv4.tcp_migrate_req": 1}, netns_name=netns)
 
 
 # ---------------------------------------------------------------- routing
