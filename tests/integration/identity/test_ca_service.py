@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -111,7 +112,12 @@ async def plane(socket_dir: Path) -> AsyncIterator[ControlPlane]:
 async def raw_call(
     plane: ControlPlane, node: NodeCredential | None, csr: str, impersonated: str | None
 ) -> grpc.aio.AioRpcError:
-    """Call CreateCertificate directly and return the error it must end in."""
+    """Call CreateCertificate directly and return the error it must end in.
+
+    With a credential the server trusts, the channel is first brought up (gRPC retries a
+    connection attempt that a loaded machine let fail), so a refusal seen here is the
+    service's, not a transport hiccup; without one the handshake itself must fail.
+    """
     if node is None:
         credentials = grpc.ssl_channel_credentials(root_certificates=plane.ca.roots_pem)
         channel = grpc.aio.secure_channel(
@@ -125,10 +131,24 @@ async def raw_call(
     if impersonated is not None:
         request.metadata.update({"ImpersonatedIdentity": impersonated})
     async with channel:
+        if node is not None and _trusted(plane, node):
+            await asyncio.wait_for(channel.channel_ready(), 10)
         stub = ca_pb2_grpc.IstioCertificateServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.CreateCertificate(request, timeout=10)
     return caught.value
+
+
+def _trusted(plane: ControlPlane, credential: NodeCredential) -> bool:
+    """Whether the credential was signed by this control plane's CA (its handshake can pass)."""
+    leaf = load_certificates(credential.chain_pem, what="the credential")[0]
+    for root in load_certificates(plane.ca.roots_pem, what="the roots"):
+        try:
+            leaf.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return True
+    return False
 
 
 def csr_for(identity: Identity) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,22 @@ def _check_quickstart(cluster: LocalCluster) -> None:
         p for p in cluster.list("pod", "demo") if p["metadata"]["name"].startswith("client-")
     )
     assert f"client: {client['status']['podIP']}:" in answer.out
+    _check_readme_line(cluster)
+
+
+def _check_readme_line(cluster: LocalCluster) -> None:
+    """README's second main command, run as written: the echo answer and mTLS in the metrics."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    line = next(
+        text for text in readme.splitlines() if text.startswith("ambientmesh exec -n demo ")
+    )
+    argv = shlex.split(line)
+    command = argv[argv.index("--") + 1 :]
+    answer = cluster.exec("deploy/client", *command, namespace="demo")
+    assert answer.code == 0, answer.err
+    assert re.search(r"^pod: echo-", answer.out, re.MULTILINE)
+    assert 'connection_security_policy="mutual_tls"' in answer.out
+    assert 'source_principal="spiffe://cluster.local/ns/demo/sa/client"' in answer.out
 
 
 def _check_bookinfo(cluster: LocalCluster) -> None:

@@ -445,6 +445,12 @@ async def test_payload_never_crosses_nodes_in_plaintext(cluster: MeshCluster) ->
     )
     external = cluster.pods["external-0"]  # node-1, reached from node-2
     assert await echo(uncaptured.netns, external.ip, control.encode()) == control.encode()
+    # On a busy machine tcpdump writes late: wait (bounded) until the control payload, which
+    # crossed after the secret's packets, is on disk before stopping it.
+    for _ in range(150):
+        if control.encode() in pcap.read_bytes():
+            break
+        await asyncio.sleep(0.1)  # another process's output: nothing to wait on but the file
     await dump.stop()
     wire = pcap.read_bytes()
     assert control.encode() in wire  # the search works...
